@@ -1,0 +1,1 @@
+"""The step engine: declared steps, substitution, runners, retries, exports and run outputs."""
