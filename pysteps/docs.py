@@ -4,24 +4,24 @@ from __future__ import annotations
 
 import shlex
 
-from pysteps.engine.step import Step
+from pysteps.catalog import Catalog
 
 
-def catalog_text(catalog: dict[str, Step]) -> str:
+def catalog_text(catalog: Catalog) -> str:
     from pysteps.pipelines import builtin_pipelines
 
-    width = max(len(name) for name in catalog)
+    width = max(len(name) for name in catalog.steps)
     lines = ["Steps:"]
-    lines += [f"  {name:<{width}}  {step.help}" for name, step in catalog.items()]
+    lines += [f"  {name:<{width}}  {step.help}" for name, step in catalog.steps.items()]
     lines += ["", "Built-in pipelines (pysteps run NAME):"]
     lines += [f"  {name}" for name in builtin_pipelines()]
     return "\n".join(lines) + "\n"
 
 
-def catalog_markdown(catalog: dict[str, Step]) -> str:
+def catalog_markdown(catalog: Catalog) -> str:
     out = ["# Step catalog", "",
            "Generated from `pysteps/catalog/steps.yaml` by `pysteps steps --markdown`; do not edit by hand.", ""]
-    for name, step in catalog.items():
+    for name, step in catalog.steps.items():
         out += [f"## `{name}`", "", step.help, "", "```", shlex.join(["az", *step.argv]), "```", ""]
         needs = ", ".join(f"`{n}`" for n in step.references())
         out += [f"- needs: {needs or 'nothing'}"]
@@ -30,4 +30,6 @@ def catalog_markdown(catalog: dict[str, Step]) -> str:
         if step.secret_vars:
             out += ["- secret: " + ", ".join(f"`{n}`" for n in sorted(step.secret_vars))]
         out.append("")
-    return "\n".join(out)
+    out += ["# Variables", "", "| name | meaning | example |", "| --- | --- | --- |"]
+    out += [f"| `{v.name}` | {v.help} | `{v.example}` |" for v in catalog.variables.values()]
+    return "\n".join(out) + "\n"

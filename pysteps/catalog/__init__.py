@@ -1,49 +1,78 @@
-"""The step catalog: each step pysteps knows, declared once in steps.yaml."""
+"""The step catalog: each step pysteps knows, and each variable they use, declared once in steps.yaml."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
 import yaml
 
 from pysteps.engine.errors import UsageError
-from pysteps.engine.exports import Export
+from pysteps.engine.exports import Export, check_env_name
 from pysteps.engine.step import Step
 
-FIELDS = {"help", "argv", "exports", "secret_vars"}
+STEP_FIELDS = {"help", "argv", "exports", "secret_vars"}
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    help: str
+    example: str
+
+
+@dataclass(frozen=True)
+class Catalog:
+    steps: dict[str, Step]
+    variables: dict[str, Variable]
+
+    def step(self, name: str) -> Step:
+        if name not in self.steps:
+            raise UsageError(f"unknown step {name!r}: expected one of {', '.join(sorted(self.steps))}")
+        return self.steps[name]
 
 
 @lru_cache(maxsize=1)
-def load_catalog() -> dict[str, Step]:
-    """All declared steps by name."""
+def load_catalog() -> Catalog:
+    """The built-in catalog."""
     text = resources.files(__package__).joinpath("steps.yaml").read_text(encoding="utf-8")
     return parse_catalog(yaml.safe_load(text), "steps.yaml")
 
 
-def parse_catalog(data, source: str) -> dict[str, Step]:
-    if not isinstance(data, dict):
-        raise UsageError(f"{source}: expected a mapping of step name to declaration")
-    steps = {}
-    for name, spec in data.items():
-        if not isinstance(spec, dict) or "argv" not in spec:
-            raise UsageError(f"{source}: step {name!r} needs at least 'argv'")
-        unknown = set(spec) - FIELDS
-        if unknown:
-            raise UsageError(f"{source}: step {name!r} has unknown field(s) {', '.join(sorted(unknown))}: "
-                             f"expected {', '.join(sorted(FIELDS))}")
-        steps[name] = Step(
-            name=name,
-            argv=tuple(str(a) for a in spec["argv"]),
-            exports=tuple(Export.parse(s) for s in spec.get("exports", [])),
-            help=spec.get("help", ""),
-            secret_vars=frozenset(spec.get("secret_vars", [])),
-        )
-    return steps
-
-
 def get_step(name: str) -> Step:
-    catalog = load_catalog()
-    if name not in catalog:
-        raise UsageError(f"unknown step {name!r}: expected one of {', '.join(sorted(catalog))}")
-    return catalog[name]
+    return load_catalog().step(name)
+
+
+def parse_catalog(data, source: str) -> Catalog:
+    if not isinstance(data, dict) or not isinstance(data.get("steps"), dict):
+        raise UsageError(f"{source}: expected 'variables' and a 'steps' mapping of step name to declaration")
+    variables = {}
+    for name, spec in (data.get("variables") or {}).items():
+        check_env_name(name, f"{source} variables")
+        if not isinstance(spec, dict) or "help" not in spec or "example" not in spec:
+            raise UsageError(f"{source}: variable {name!r} needs 'help' and 'example'")
+        variables[name] = Variable(name, str(spec["help"]), str(spec["example"]))
+    steps = {name: _parse_step(name, spec, source) for name, spec in data["steps"].items()}
+    for step in steps.values():
+        undeclared = [n for n in step.references() if n not in variables]
+        if undeclared:
+            raise UsageError(f"{source}: step {step.name!r} uses undeclared variable(s) {', '.join(undeclared)}: "
+                             "expected each under 'variables' with help and an example")
+    return Catalog(steps=steps, variables=variables)
+
+
+def _parse_step(name, spec, source: str) -> Step:
+    if not isinstance(spec, dict) or "argv" not in spec:
+        raise UsageError(f"{source}: step {name!r} needs at least 'argv'")
+    unknown = set(spec) - STEP_FIELDS
+    if unknown:
+        raise UsageError(f"{source}: step {name!r} has unknown field(s) {', '.join(sorted(unknown))}: "
+                         f"expected {', '.join(sorted(STEP_FIELDS))}")
+    return Step(
+        name=name,
+        argv=tuple(str(a) for a in spec["argv"]),
+        exports=tuple(Export.parse(s) for s in spec.get("exports", [])),
+        help=spec.get("help", ""),
+        secret_vars=frozenset(spec.get("secret_vars", [])),
+    )

@@ -92,7 +92,8 @@ class StepLog:
         duration = time.monotonic() - started
         message = self.redactor.text(message)
         tries = f" after {attempts} attempts" if attempts > 1 else ""
-        self._emit("step.fail", f"{step}: failed in {duration:.2f}s{tries}: {message}", step=step,
+        # In text the error itself follows as the command's one-line error; JSON carries it here.
+        self._emit("step.fail", f"{step}: failed in {duration:.2f}s{tries}", step=step,
                    duration_s=round(duration, 3), attempts=attempts, error=message)
 
     def _emit(self, event: str, text: str, **fields) -> None:
