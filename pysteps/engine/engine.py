@@ -109,6 +109,8 @@ class Engine:
         except ExportError as error:
             self.log.fail(step.name, started, str(error), attempts)
             raise
+        for warning in output.warnings:
+            self.log.warning(step.name, warning)
         secret = {export.name for export in step.exports if export.secret}
         self.redactor.add(values[name] for name in secret if name in values)
         self.secret_exports.update({name: values[name] for name in secret if name in values})

@@ -80,6 +80,10 @@ class StepLog:
         self._emit("step.retry", f"{step}: attempt {attempt} failed ({reason}); retrying in {delay:.1f}s",
                    step=step, attempt=attempt, delay_s=round(delay, 2), reason=reason)
 
+    def warning(self, step: str, message: str) -> None:
+        message = self.redactor.text(message)
+        self._emit("step.warning", f"{step}: az warning: {message}", step=step, warning=message)
+
     def end(self, step: str, started: float, exported: list[str], attempts: int) -> float:
         duration = time.monotonic() - started
         names = ", ".join(exported) if exported else "nothing"

@@ -15,7 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pysteps.engine.errors import ExportError, UsageError
@@ -32,6 +32,7 @@ class AzOutput:
     text: str = ""
     parsed: bool = True
     placeholder: bool = False
+    warnings: list[str] = field(default_factory=list)
 
     def json(self, command: str) -> Any:
         if not self.parsed:
@@ -92,26 +93,26 @@ class InProcessRunner(Runner):
     def run(self, argv: list[str]) -> AzOutput:
         cli = self._new_cli()
         out = io.StringIO()
-        errors = _ErrorRecords()
-        stderr = io.StringIO()
+        records = _LogRecords()
         cli_logger = logging.getLogger("cli")
-        cli_logger.addHandler(errors)
+        cli_logger.addHandler(records)
         try:
-            with contextlib.redirect_stderr(stderr):
+            # az binds its console handler to the stderr of its first call: give it a sink that
+            # stays silent, and take warnings and errors from our own handler instead.
+            with contextlib.redirect_stderr(_DISCARD):
                 try:
                     exit_code = cli.invoke(list(argv), out_file=out)
                 except SystemExit as exc:  # argparse errors leave knack as SystemExit(2)
                     exit_code = exc.code if isinstance(exc.code, int) else 2
         finally:
-            cli_logger.removeHandler(errors)
+            cli_logger.removeHandler(records)
         result = cli.result
         error = getattr(result, "error", None)
         if isinstance(error, KeyboardInterrupt):  # knack swallows Ctrl-C; we must not
             raise KeyboardInterrupt
-        _pass_through_warnings(stderr.getvalue())
         if exit_code:
-            raise _failure_from_exception(error, errors.messages, exit_code)
-        return AzOutput(value=getattr(result, "result", None), text=out.getvalue())
+            raise _failure_from_exception(error, records.errors, exit_code)
+        return AzOutput(value=getattr(result, "result", None), text=out.getvalue(), warnings=records.warnings)
 
 
 class SubprocessRunner(Runner):
@@ -142,14 +143,14 @@ class SubprocessRunner(Runner):
         if done.returncode:
             message = _last_error_line(done.stderr) or f"az exited with code {done.returncode}"
             raise AzCallFailed(message, exit_code=done.returncode, error_type="subprocess", detail=done.stderr)
-        _pass_through_warnings(done.stderr)
+        warnings = [line[len("WARNING:"):].strip() for line in done.stderr.splitlines() if line.startswith("WARNING:")]
         text = done.stdout
         if not text.strip():
-            return AzOutput(value=None, text=text)
+            return AzOutput(value=None, text=text, warnings=warnings)
         try:
-            return AzOutput(value=json.loads(text), text=text)
+            return AzOutput(value=json.loads(text), text=text, warnings=warnings)
         except json.JSONDecodeError:
-            return AzOutput(value=None, text=text, parsed=False)
+            return AzOutput(value=None, text=text, parsed=False, warnings=warnings)
 
 
 def inprocess_available() -> bool:
@@ -184,14 +185,23 @@ def output_format(argv: list[str]) -> str | None:
     return None
 
 
-class _ErrorRecords(logging.Handler):
+class _LogRecords(logging.Handler):
     def __init__(self):
-        super().__init__(logging.ERROR)
-        self.messages: list[str] = []
+        super().__init__(logging.WARNING)
+        self.errors: list[str] = []
+        self.warnings: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
         with contextlib.suppress(Exception):
-            self.messages.append(record.getMessage())
+            (self.errors if record.levelno >= logging.ERROR else self.warnings).append(record.getMessage())
+
+
+class _Discard(io.TextIOBase):
+    def write(self, text: str) -> int:
+        return len(text)
+
+
+_DISCARD = _Discard()
 
 
 def _failure_from_exception(error: BaseException | None, logged: list[str], exit_code: int) -> AzCallFailed:
@@ -220,9 +230,3 @@ def _last_error_line(stderr: str) -> str:
         if line.startswith("ERROR:"):
             return line[len("ERROR:"):].strip()
     return lines[-1] if lines else ""
-
-
-def _pass_through_warnings(stderr: str) -> None:
-    for line in stderr.splitlines():
-        if line.startswith("WARNING:"):
-            print(line, file=sys.stderr)
