@@ -24,7 +24,7 @@ class FakeRunner(Runner):
         self.answers = {key: list(value) if isinstance(value, list) else [value] for key, value in answers.items()}
         self.calls = []
 
-    def run(self, argv):
+    def run(self, argv, secrets=()):
         self.calls.append(list(argv))
         key = " ".join(argv[:2])
         queue = self.answers[key]

@@ -62,3 +62,23 @@ def test_inprocess_without_azure_cli_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(UsageError, match="az not found on PATH"):
         make_runner("auto")  # falls back to subprocess, which needs az on PATH
+
+
+@pytest.mark.parametrize("argv", [["cloud", "show", "--name", "AzureCloud"], ["cloud", "show", "--name=AzureCloud"]])
+def test_subprocess_runner_keeps_secrets_off_the_command_line(monkeypatch, argv):
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:/usr/bin:/bin")
+    seen = []
+    real_run = runners.subprocess.run
+
+    def spy(command, **kwargs):
+        seen.append(list(command))
+        files = [a.split("@", 1)[1] for a in command if "@/" in a]
+        seen.append([oct(Path(f).stat().st_mode & 0o777) for f in files])
+        return real_run(command, **kwargs)
+
+    monkeypatch.setattr(runners.subprocess, "run", spy)
+    output = SubprocessRunner().run(argv, secrets={"AzureCloud"})
+    assert output.value["name"] == "AzureCloud"  # az read the value from the @file
+    assert not any("AzureCloud" in arg for arg in seen[0])
+    assert seen[1] == ["0o600"]
+    assert not any(Path(a.split("@", 1)[1]).exists() for a in seen[0] if "@/" in a)

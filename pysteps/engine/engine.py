@@ -98,7 +98,7 @@ class Engine:
         attempts = 1
         try:
             output, attempts = call_with_retries(
-                lambda: self.runner.run(argv), self.retry, sleep=self._sleep,
+                lambda: self.runner.run(argv, self.redactor.secrets), self.retry, sleep=self._sleep,
                 on_retry=lambda attempt, wait, failure: self.log.retry(step.name, attempt, wait, failure.message),
             )
             values = self._extract(step, output)

@@ -32,6 +32,10 @@ class Redactor:
         self._secrets: set[str] = set()
         self.add(secrets)
 
+    @property
+    def secrets(self) -> frozenset[str]:
+        return frozenset(self._secrets)
+
     def add(self, secrets: Iterable[str]) -> None:
         self._secrets.update(s for s in secrets if s and len(s) >= 3)
 

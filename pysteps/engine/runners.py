@@ -15,6 +15,8 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,7 +63,8 @@ class Runner:
     name = "runner"
     executes = True
 
-    def run(self, argv: list[str]) -> AzOutput:
+    def run(self, argv: list[str], secrets: Collection[str] = ()) -> AzOutput:
+        """Run az with `argv`; `secrets` are values that must not appear where other processes see them."""
         raise NotImplementedError
 
 
@@ -71,7 +74,7 @@ class DryRunRunner(Runner):
     name = "dry-run"
     executes = False
 
-    def run(self, argv: list[str]) -> AzOutput:
+    def run(self, argv: list[str], secrets: Collection[str] = ()) -> AzOutput:
         return AzOutput(placeholder=True)
 
 
@@ -90,7 +93,8 @@ class InProcessRunner(Runner):
 
         self._new_cli = get_default_cli
 
-    def run(self, argv: list[str]) -> AzOutput:
+    def run(self, argv: list[str], secrets: Collection[str] = ()) -> AzOutput:
+        # The argv never leaves this process, so secrets need no special handling here.
         cli = self._new_cli()
         out = io.StringIO()
         records = _LogRecords()
@@ -130,16 +134,17 @@ class SubprocessRunner(Runner):
         self.az = found
         self.timeout = timeout
 
-    def run(self, argv: list[str]) -> AzOutput:
-        command = [self.az, *argv]
-        if output_format(argv) is None:
-            command += ["--output", "json"]
+    def run(self, argv: list[str], secrets: Collection[str] = ()) -> AzOutput:
         env = {**os.environ, "AZURE_CORE_NO_COLOR": "true", "AZURE_CORE_ONLY_SHOW_ERRORS": "false"}
-        try:
-            done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=self.timeout,
-                                  stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
-            raise AzCallFailed(f"az did not finish within {self.timeout:g}s", error_type="Timeout") from None
+        with tempfile.TemporaryDirectory(prefix="pysteps-az-") as private:
+            command = [self.az, *_secrets_to_files(argv, secrets, private)]
+            if output_format(argv) is None:
+                command += ["--output", "json"]
+            try:
+                done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=self.timeout,
+                                      stdin=subprocess.DEVNULL)
+            except subprocess.TimeoutExpired:
+                raise AzCallFailed(f"az did not finish within {self.timeout:g}s", error_type="Timeout") from None
         if done.returncode:
             message = _last_error_line(done.stderr) or f"az exited with code {done.returncode}"
             raise AzCallFailed(message, exit_code=done.returncode, error_type="subprocess", detail=done.stderr)
@@ -173,6 +178,23 @@ def make_runner(name: str | None = None, *, dry_run: bool = False) -> Runner:
     if name == "inprocess" or (name == "auto" and inprocess_available()):
         return InProcessRunner()
     return SubprocessRunner()
+
+
+def _secrets_to_files(argv: list[str], secrets: Collection[str], folder: str) -> list[str]:
+    """Move each argument holding a secret into a 0600 file passed as az's `@file`, off the command line."""
+    if not secrets:
+        return list(argv)
+    out = []
+    for index, arg in enumerate(argv):
+        if not any(secret in arg for secret in secrets):
+            out.append(arg)
+            continue
+        flag, eq, value = arg.partition("=") if arg.startswith("--") else ("", "", arg)
+        path = os.path.join(folder, f"arg{index}")
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as handle:
+            handle.write(value if eq else arg)
+        out.append(f"{flag}=@{path}" if eq else f"@{path}")
+    return out
 
 
 def output_format(argv: list[str]) -> str | None:
