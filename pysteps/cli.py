@@ -67,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     steps = _command(commands, "steps", cmd_steps, "list the step catalog and the built-in pipelines")
     steps.add_argument("--markdown", action="store_true", help="print the catalog as Markdown (docs/steps.md)")
+
+    from pysteps.sandbox.cli import add_commands as add_sandbox_commands
+
+    add_sandbox_commands(commands)
     return parser
 
 

@@ -46,3 +46,18 @@ def error_line(done) -> str:
     lines = [line for line in done.stderr.splitlines() if line.startswith("pysteps: error:")]
     assert len(lines) == 1, done.stderr
     return lines[0]
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory):
+    """One sandbox for the whole test session (tests use their own resource groups)."""
+    from sandbox_support import Running
+
+    from pysteps.sandbox.control import Sandbox
+
+    box = Sandbox(tmp_path_factory.mktemp("sandbox") / "state")
+    env = box.up(retry_after=1)
+    try:
+        yield Running(box, env)
+    finally:
+        box.down()

@@ -1,0 +1,1 @@
+"""A local Azure sandbox: an ARM emulator, Blob (Azurite) and S3 servers, for tests and rehearsals."""

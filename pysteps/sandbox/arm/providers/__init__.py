@@ -1,0 +1,1 @@
+"""Resource providers of the emulator; each module registers its routes and resource types."""
