@@ -24,11 +24,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except PystepsError as error:
-        print(f"pysteps: error: {error}", file=sys.stderr)
+        for problem in getattr(error, "problems", None) or [str(error)]:
+            print(f"pysteps: error: {problem}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print("pysteps: interrupted", file=sys.stderr)
         return 130
+    except BaseException as error:
+        if type(error).__name__ == "Terminated":  # SIGTERM, turned into an exception so that cleanup ran
+            print("pysteps: terminated", file=sys.stderr)
+            return 143
+        raise
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,8 +74,22 @@ def build_parser() -> argparse.ArgumentParser:
     steps = _command(commands, "steps", cmd_steps, "list the step catalog and the built-in pipelines")
     steps.add_argument("--markdown", action="store_true", help="print the catalog as Markdown (docs/steps.md)")
 
+    preload = _command(commands, "preload", cmd_preload,
+                       "fill a local folder (a VM's data disk) from S3, Azure Blob or a folder, resumably")
+    preload.add_argument("paths", nargs="+", metavar="SRC... DEST",
+                         help="sources (s3://, az://, https Blob URLs, folders), then the destination folder")
+    preload.add_argument("--concurrency", type=int, default=32, help="parallel transfers (default 32)")
+    preload.add_argument("--chunk-size", type=_size_arg, default=64 << 20, metavar="BYTES",
+                         help="objects larger than this are fetched as parallel ranges of this size (default 64M)")
+    preload.add_argument("--include", action="append", default=[], metavar="GLOB", help="only keys matching")
+    preload.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip keys matching")
+    preload.add_argument("--shard", type=_shard_arg, default=(0, 1), metavar="I/N",
+                         help="take only shard I of N (0-based), so N machines split one data set")
+
+    from pysteps.pipelines.cli import add_commands as add_pipeline_commands
     from pysteps.sandbox.cli import add_commands as add_sandbox_commands
 
+    add_pipeline_commands(commands)
     add_sandbox_commands(commands)
     return parser
 
@@ -162,6 +182,34 @@ def cmd_validate(args) -> int:
         raise PlanInvalid(f"{args.plan}: {len(problems)} problem(s) in {len(entries)} step(s)")
     print(f"{args.plan}: {len(entries)} step(s) valid")
     return 0
+
+
+def cmd_preload(args) -> int:
+    from pysteps.movers.preload import TransferConfig, preload
+
+    if len(args.paths) < 2:
+        raise UsageError("preload needs at least one source and a destination: pysteps preload SRC... DEST")
+    if args.concurrency < 1:
+        raise UsageError(f"--concurrency {args.concurrency}: expected 1 or more")
+    config = TransferConfig(concurrency=args.concurrency, chunk_size=args.chunk_size, include=tuple(args.include),
+                            exclude=tuple(args.exclude), shard=args.shard)
+    preload(args.paths[:-1], args.paths[-1], config)
+    return 0
+
+
+def _size_arg(text: str) -> int:
+    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    number, unit = text.rstrip("KMGkmg"), text[len(text.rstrip("KMGkmg")):].upper()
+    if not number.isdigit() or unit not in units or int(number) == 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a size such as 8M or 1048576")
+    return int(number) * units[unit]
+
+
+def _shard_arg(text: str) -> tuple[int, int]:
+    index, slash, count = text.partition("/")
+    if not (slash and index.isdigit() and count.isdigit() and int(index) < int(count)):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected I/N with 0 <= I < N, e.g. 0/4")
+    return int(index), int(count)
 
 
 def cmd_steps(args) -> int:

@@ -18,6 +18,10 @@ def catalog_text(catalog: Catalog) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _shown(value) -> str:
+    return ", ".join(value) if isinstance(value, list) else str(value)
+
+
 def catalog_markdown(catalog: Catalog) -> str:
     out = ["# Step catalog", "",
            "Generated from `pysteps/catalog/steps.yaml` by `pysteps steps --markdown`; do not edit by hand.", ""]
@@ -30,6 +34,12 @@ def catalog_markdown(catalog: Catalog) -> str:
         if step.secret_vars:
             out += ["- secret: " + ", ".join(f"`{n}`" for n in sorted(step.secret_vars))]
         out.append("")
-    out += ["# Variables", "", "| name | meaning | example |", "| --- | --- | --- |"]
-    out += [f"| `{v.name}` | {v.help} | `{v.example}` |" for v in catalog.variables.values()]
+    out += ["# Settings of `pysteps bake` and `pysteps roll`", "",
+            "Set them in the YAML file given with `--config`, as environment variables of the same name, or with "
+            "`--set NAME=VALUE` (strongest). Lists take YAML lists, or comma-separated text.", "",
+            "| name | meaning | default |", "| --- | --- | --- |"]
+    out += [f"| `{v.name}` | {v.help} | `{_shown(v.default)}` |" for v in catalog.variables.values() if v.is_setting]
+    out += ["", "# Other variables", "", "| name | meaning | example |", "| --- | --- | --- |"]
+    out += [f"| `{v.name}` | {v.help} | `{_shown(v.example)}` |" for v in catalog.variables.values()
+            if not v.is_setting]
     return "\n".join(out) + "\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -42,6 +43,10 @@ def capture_image(sandbox, group: str, vm: str, image: str) -> dict:
     sandbox.az("vm", "generalize", "--resource-group", group, "--name", vm)
     return sandbox.az("image", "create", "--resource-group", group, "--name", image, "--source", vm,
                       "--hyper-v-generation", "V2")
+
+
+MOUNT_DATA_DISK = ("mkfs.ext4 -q -L data /dev/disk/azure/scsi1/lun0 && "
+                   "echo 'LABEL=data /data ext4 defaults,nofail 0 2' >> /etc/fstab && mount -a")
 
 
 def run_script(sandbox, group: str, vm: str, script: str) -> str:
@@ -83,9 +88,11 @@ def test_vm_to_image_to_scale_set(sandbox, group, ssh_key):
     stderr = sandbox.az_fails("vm", "generalize", "--resource-group", group, "--name", "vm1")
     assert "(OperationNotAllowed)" in stderr and "running" in stderr
 
-    message = run_script(sandbox, group, "vm1", "echo preloaded > disks/lun0/data.txt && ls disks")
-    assert message.startswith("Enable succeeded:") and "[stdout]\nlun0\n" in message
+    message = run_script(sandbox, group, "vm1", f"{MOUNT_DATA_DISK} && echo preloaded > /data/data.txt && ls /data")
+    assert message.startswith("Enable succeeded:") and "[stdout]\ndata.txt\n" in message
     assert (sandbox.machine_folder(group, "vm1") / "disks/lun0/data.txt").read_text() == "preloaded\n"
+    again = run_script(sandbox, group, "vm1", "cat /data/data.txt")  # mounted at "boot" from /etc/fstab
+    assert "[stdout]\npreloaded\n" in again
 
     image = capture_image(sandbox, group, "vm1", "img1")
     assert image["storageProfile"]["osDisk"]["osState"] == "Generalized"
@@ -157,6 +164,28 @@ def test_run_command_output_shape_failures_and_truncation(sandbox, group, ssh_ke
     assert long.count("x") <= 4096 and "END" in long
 
 
+def test_machines_are_isolated_from_the_host(sandbox, group, ssh_key, tmp_path):
+    create_vm(sandbox, group, ssh_key)
+    (tmp_path / "host-file").write_text("host")
+    script = ("echo machine >> /etc/hosts; touch /usr/evil 2>/dev/null || echo usr-read-only; "
+              f"test -e {tmp_path}/host-file || echo host-invisible; cat /etc/hostname")
+    message = run_script(sandbox, group, "vm1", script)
+    assert "[stdout]\nusr-read-only\nhost-invisible\nvm1\n" in message
+    with open("/etc/hosts") as hosts:
+        assert "machine" not in hosts.read()
+    assert (sandbox.machine_folder(group, "vm1") / "root/etc/hosts").read_text().endswith("machine\n")
+
+
+def test_run_command_is_bounded_in_time(tmp_path):
+    from pysteps.sandbox.arm.providers.compute import run_script as run_on_machine
+
+    started = time.monotonic()
+    result = run_on_machine("echo started; sleep 30", tmp_path / "vm", timeout=1, parameters=[])
+    status = result["value"][0]
+    assert status["code"] == "ProvisioningState/failed" and "timed out" in status["message"]
+    assert "[stdout]\nstarted" in status["message"] and time.monotonic() - started < 10
+
+
 def test_bad_names_and_sizes(sandbox, group, ssh_key):
     # A template deployment that fails reports its resources' errors as details, as in Azure.
     assert '"code": "InvalidParameter"' in sandbox.az_fails(
@@ -173,9 +202,9 @@ def test_bad_names_and_sizes(sandbox, group, ssh_key):
 def two_images(sandbox, group, ssh_key):
     """A healthy image and one whose machines report unhealthy."""
     ids = []
-    for name, marker in (("good", ""), ("bad", "touch disks/lun0/.sandbox-unhealthy")):
+    for name, marker in (("good", ""), ("bad", "touch .sandbox-unhealthy")):
         create_vm(sandbox, group, ssh_key, f"{name}vm")
-        run_script(sandbox, group, f"{name}vm", f"echo {name} > disks/lun0/which.txt; {marker}")
+        run_script(sandbox, group, f"{name}vm", f"{MOUNT_DATA_DISK} && cd /data && echo {name} > which.txt; {marker}")
         ids.append(capture_image(sandbox, group, f"{name}vm", f"{name}img")["id"])
     return ids
 
@@ -339,6 +368,16 @@ def test_imds_from_a_script_on_a_machine(sandbox, group, ssh_key):
     document = json.loads(message.split("[stdout]\n", 1)[1].split("\n[stderr]", 1)[0])
     assert document["compute"]["name"] == "imdsvm" and document["compute"]["resourceGroupName"] == group
     assert document["compute"]["subscriptionId"] == sandbox.subscription
+    token_script = ('curl -s -H Metadata:true "$AZURE_POD_IDENTITY_AUTHORITY_HOST/metadata/identity/oauth2/token'
+                    '?api-version=2018-02-01&resource=$0"')
+    arm = sandbox.env["PYSTEPS_SANDBOX_ARM"] + "/"
+    message = run_script(sandbox, group, "imdsvm", f"bash -c '{token_script}' {arm}")
+    token = json.loads(message.split("[stdout]\n", 1)[1].split("\n[stderr]", 1)[0])
+    status, _, _ = sandbox.arm("GET", f"/subscriptions/{sandbox.subscription}/resourcegroups?api-version=2024-11-01",
+                               token=token["access_token"])
+    assert status == 200  # the machine's identity is accepted by ARM
+    assert "Required metadata header" in run_script(
+        sandbox, group, "imdsvm", 'curl -s "$AZURE_POD_IDENTITY_AUTHORITY_HOST/metadata/instance?api-version=1"')
 
 
 # --- protocol and rules --------------------------------------------------------------------------

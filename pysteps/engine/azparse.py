@@ -64,7 +64,7 @@ def _checking_invoker(base):
         """Parses and validates like az, then stops where az would send the request."""
 
         def _run_jobs_serially(self, jobs, ids):
-            return [None], []
+            return [], []  # as if the command had answered an empty list (so --query still applies)
 
         _run_jobs_concurrently = _run_jobs_serially
 

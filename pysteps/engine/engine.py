@@ -126,6 +126,34 @@ class Engine:
         self.results.append(result)
         return result
 
+    def probe(self, step: Step) -> bool:
+        """True when the step's effect is already in place (its probe passes); records the probe's exports."""
+        if step.probe is None or not self.runner.executes:
+            return False
+        argv = step.render(self.lookup(), step.probe.argv)
+        started_at = datetime.now(UTC)
+        started = time.monotonic()
+        try:
+            output, attempts = call_with_retries(lambda: self.runner.run(argv, self.redactor.secrets), self.retry,
+                                                 sleep=self._sleep)
+            document = output.json(f"the probe of step {step.name}")
+            if not step.probe.satisfied_by(document):
+                return False
+            values = {}
+            for export in step.probe.exports:
+                value = export.extract(document, step.name)
+                if value is not None:
+                    values[export.name] = value
+        except (AzCallFailed, ExportError):
+            return False
+        duration = time.monotonic() - started
+        self.log.skip(step.name, "its effect is already in place", sorted(values))
+        record = {"step": step.name, "probe": True, "argv": self.redactor.argv(argv), "exports": sorted(values),
+                  "started_at": started_at.isoformat(), "duration_s": round(duration, 3), "attempts": attempts,
+                  "runner": self.runner.name}
+        self._commit(record, values, set())
+        return True
+
     def _extract(self, step: Step, output: AzOutput) -> dict[str, str]:
         if output.placeholder:
             return {export.name: export.placeholder(step.name) for export in step.exports}

@@ -84,6 +84,15 @@ class StepLog:
         self._emit("step.retry", f"{step}: attempt {attempt} failed ({reason}); retrying in {delay:.1f}s",
                    step=step, attempt=attempt, delay_s=round(delay, 2), reason=reason)
 
+    def skip(self, step: str, reason: str, exported: list[str]) -> None:
+        names = ", ".join(exported) if exported else "nothing"
+        self._emit("step.skip", f"{step}: skipped, {reason}; exported {names}", step=step, reason=reason,
+                   exported=exported)
+
+    def note(self, message: str, **fields) -> None:
+        """A line about the run itself (not one step): cleanup, resume, rollout progress."""
+        self._emit("run.note", message, **fields)
+
     def warning(self, step: str, message: str) -> None:
         message = self.redactor.text(message)
         self._emit("step.warning", f"{step}: az warning: {message}", step=step, warning=message)

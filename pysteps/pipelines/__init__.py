@@ -12,6 +12,7 @@ names the pipeline declares, so Jenkins parameters override defaults), then the 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -93,10 +94,8 @@ def _pipeline_step(item, source: str) -> Step:
         local = local or {}
         if not isinstance(local, dict):
             raise UsageError(f"pipeline {source}: step {name!r} takes a mapping of variables, got {local!r}")
-        base = get_step(str(name))
         variables = {str(k): _scalar(v, f"pipeline {source} step {name} var {k}") for k, v in local.items()}
-        return Step(name=base.name, argv=base.argv, exports=base.exports, help=base.help,
-                    secret_vars=base.secret_vars, variables=variables)
+        return dataclasses.replace(get_step(str(name)), variables=variables)
     raise UsageError(f"pipeline {source}: a step is a catalog name or {{name: {{variables}}}}, got {item!r}")
 
 

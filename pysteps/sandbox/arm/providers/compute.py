@@ -16,6 +16,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pysteps.sandbox import machine
 from pysteps.sandbox.arm.context import Emulator
 from pysteps.sandbox.arm.providers import galleries, generic, imds, scalesets
 from pysteps.sandbox.arm.providers.generic import ResourceType, register_type
@@ -196,12 +197,13 @@ def _identity(requested: dict | None) -> dict | None:
 
 
 def _materialize(folder: Path, image_folder: Path | None) -> None:
-    """A machine's folder: a hard-linked copy of its image's data, or empty disks."""
+    """A machine's folder: a copy of its image's (hard-linked where possible), or a fresh machine."""
     if folder.exists():
         shutil.rmtree(folder)
     if image_folder is not None and image_folder.exists():
         shutil.copytree(image_folder, folder, copy_function=_link_or_copy, symlinks=True)
-    (folder / "disks").mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    machine.prepare(folder)
 
 
 def _link_or_copy(source: str, target: str) -> None:
@@ -357,19 +359,19 @@ def vm_run_command(emulator: Emulator, vm: dict, request: Request):
     machine_env = {"AZURE_POD_IDENTITY_AUTHORITY_HOST": imds.endpoint(request.base_url, vm)}
     bundle = emulator.state_dir / "ca-bundle.pem"
     if bundle.exists():
-        machine_env["REQUESTS_CA_BUNDLE"] = str(bundle)
-    return lambda: run_script(script, folder, timeout, body.get("parameters") or [], machine_env)
+        machine_env.update({name: machine.CA_BUNDLE_INSIDE for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE",
+                                                                         "CURL_CA_BUNDLE")})
+    return lambda: run_script(script, folder, timeout, body.get("parameters") or [], machine_env, bundle)
 
 
 def run_script(script: str, folder: Path, timeout: float, parameters: list[dict],
-               machine_env: dict[str, str] | None = None) -> dict:
-    """Run a script "on" a sandbox VM: for real, in its folder, bounded in time; Azure's output shape."""
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(folder), "LANG": "C.UTF-8",
-           **(machine_env or {})}
+               machine_env: dict[str, str] | None = None, ca_bundle: Path | None = None) -> dict:
+    """Run a script on a sandbox machine: for real, isolated in its folder, bounded in time; Azure's output shape."""
+    env = {"PATH": machine.machine_path(), "HOME": "/root", "LANG": "C.UTF-8", **(machine_env or {})}
     env.update({p["name"]: str(p.get("value", "")) for p in parameters if p.get("name")})
     started = time.monotonic()
     try:
-        done = subprocess.run(["bash", "-c", script], cwd=folder, env=env, capture_output=True, timeout=timeout,
+        done = subprocess.run(machine.command(folder, script, ca_bundle), env=env, capture_output=True, timeout=timeout,
                               stdin=subprocess.DEVNULL)
         code, out, err = done.returncode, done.stdout, done.stderr
         verdict = "Enable succeeded: " if code == 0 else \
