@@ -52,8 +52,6 @@ def register(emulator: Emulator) -> None:
     router.add("GET", versions, lambda r: Response(200, [_platform_version(r, _version_name(r))]))
     router.add("GET", versions + "/{version}", lambda r: Response(200, _platform_image(r)))
     router.add("GET", "/sandbox/vm-image-aliases.json", image_aliases)
-    router.add("GET", "/subscriptions/{sub}/providers/Microsoft.Compute/virtualMachines",
-               lambda r: Response(200, {"value": emulator.store.list(subscription=r.params["sub"], type_=VM_TYPE)}))
 
     register_type(ResourceType(
         type=VM_TYPE, build=build_vm, on_delete=delete_machine_folder, view=vm_view,

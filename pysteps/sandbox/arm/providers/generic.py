@@ -61,6 +61,7 @@ def default_build(emulator: Emulator, rid: ResourceId, body: dict, existing: dic
 def register(emulator: Emulator) -> None:
     base = "/subscriptions/{sub}/resourceGroups/{group}/providers/{namespace}/{rest:path}"
     router = emulator.router
+    router.add("GET", "/subscriptions/{sub}/providers/{namespace}/{type}", lambda r: list_in_subscription(emulator, r))
     router.add("GET", base, lambda r: dispatch(emulator, r))
     router.add("PUT", base, lambda r: dispatch(emulator, r))
     router.add("PATCH", base, lambda r: dispatch(emulator, r))
@@ -182,6 +183,13 @@ def list_collection(emulator: Emulator, request: Request, group_id: str, segment
         type_name = f"{namespace}/{segments[0]}"
     found = emulator.store.list(subscription=p["sub"], type_=type_name, group=p["group"], parent=parent)
     return Response(200, {"value": [present(emulator, r, request) for r in found]})
+
+
+def list_in_subscription(emulator: Emulator, request: Request) -> Response:
+    p = request.params
+    with emulator.store.lock:
+        found = emulator.store.list(subscription=p["sub"], type_=f"{p['namespace']}/{p['type']}")
+        return Response(200, {"value": [present(emulator, r, request) for r in found]})
 
 
 def merge(base: dict, patch: dict) -> dict:
