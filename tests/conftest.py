@@ -61,3 +61,12 @@ def sandbox(tmp_path_factory):
         yield Running(box, env)
     finally:
         box.down()
+
+
+@pytest.fixture(scope="session")
+def ssh_key(tmp_path_factory) -> str:
+    """An SSH public key file for the VMs tests create."""
+    folder = tmp_path_factory.mktemp("ssh")
+    subprocess.run(["ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-N", "", "-f", str(folder / "id_rsa")],
+                   check=True)
+    return str(folder / "id_rsa.pub")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import uuid
 
@@ -22,14 +21,6 @@ def group(sandbox):
     sandbox.az("group", "create", "--name", name, "--location", "westeurope")
     yield name
     sandbox.az("group", "delete", "--name", name, "--yes", check=False)
-
-
-@pytest.fixture(scope="module")
-def ssh_key(tmp_path_factory) -> str:
-    folder = tmp_path_factory.mktemp("ssh")
-    subprocess.run(["ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-N", "", "-f", str(folder / "id_rsa")],
-                   check=True)
-    return str(folder / "id_rsa.pub")
 
 
 def create_vm(sandbox, group: str, ssh_key: str, name: str = "vm1", *extra: str) -> dict:
