@@ -86,6 +86,22 @@ def build_parser() -> argparse.ArgumentParser:
     preload.add_argument("--shard", type=_shard_arg, default=(0, 1), metavar="I/N",
                          help="take only shard I of N (0-based), so N machines split one data set")
 
+    sync = _command(commands, "sync", cmd_sync,
+                    "copy new objects from S3 (or any store) into Azure storage by date stamp, resumably")
+    sync.add_argument("source", metavar="SRC", help="s3://bucket/prefix (or az://, a folder)")
+    sync.add_argument("dest", metavar="DEST", help="az://account/container/prefix, an https Blob URL, or a folder")
+    since = sync.add_mutually_exclusive_group(required=True)
+    since.add_argument("--since", metavar="DATE", help="objects modified at or after DATE (ISO 8601, UTC)")
+    since.add_argument("--since-last", action="store_true",
+                       help="objects modified since the last run started, and any not copied yet")
+    sync.add_argument("--overlap-minutes", type=int, default=60,
+                      help="safety overlap before the watermark, for clock skew and multipart start times")
+    sync.add_argument("--manifest", metavar="PATH", help="a local manifest file (default: in the destination)")
+    sync.add_argument("--concurrency", type=int, default=32, help="parallel copies (default 32)")
+    sync.add_argument("--shard", type=_shard_arg, default=(0, 1), metavar="I/N",
+                      help="take only shard I of N (0-based), so N agents split one bucket")
+    sync.add_argument("--dry-run", action="store_true", help="list what would be copied")
+
     from pysteps.pipelines.cli import add_commands as add_pipeline_commands
     from pysteps.sandbox.cli import add_commands as add_sandbox_commands
 
@@ -195,6 +211,20 @@ def cmd_preload(args) -> int:
                             exclude=tuple(args.exclude), shard=args.shard)
     preload(args.paths[:-1], args.paths[-1], config)
     return 0
+
+
+def cmd_sync(args) -> int:
+    from datetime import timedelta
+
+    from pysteps.movers.preload import TransferConfig
+    from pysteps.movers.sync import parse_since, sync
+
+    if args.concurrency < 1 or args.overlap_minutes < 0:
+        raise UsageError("--concurrency must be 1 or more and --overlap-minutes 0 or more")
+    summary = sync(args.source, args.dest, since=parse_since(args.since) if args.since else None,
+                   since_last=args.since_last, config=TransferConfig(concurrency=args.concurrency, shard=args.shard),
+                   overlap=timedelta(minutes=args.overlap_minutes), manifest_path=args.manifest, dry_run=args.dry_run)
+    return 1 if summary.failed else 0
 
 
 def _size_arg(text: str) -> int:

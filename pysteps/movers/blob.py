@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from pysteps.engine.errors import UsageError
-from pysteps.movers.stores import Entry, Store
+from pysteps.movers.stores import Entry, WritableStore
 
 
 def _connection_account(connection_string: str) -> str | None:
@@ -27,7 +27,7 @@ def _is_path_style(host: str) -> bool:
         return False
 
 
-class BlobStore(Store):
+class BlobStore(WritableStore):
     def __init__(self, uri: str):
         from azure.storage.blob import ContainerClient
 
@@ -61,6 +61,7 @@ class BlobStore(Store):
                 credential = DefaultAzureCredential()
             self.client = ContainerClient(base, container, credential=credential)
         self.prefix = prefix + "/" if prefix and not prefix.endswith("/") else prefix
+        self._server_copy_failed = False
 
     def list(self) -> Iterator[Entry]:
         for blob in self.client.list_blobs(name_starts_with=self.prefix or None):
@@ -76,3 +77,30 @@ class BlobStore(Store):
         downloader = self.client.download_blob(self.prefix + key, offset=start if ranged else None,
                                                length=length, max_concurrency=1)
         yield from downloader.chunks()
+
+    def write(self, key: str, chunks: Iterator[bytes], size: int) -> None:
+        self.client.upload_blob(self.prefix + key, data=chunks, length=size, overwrite=True, max_concurrency=4)
+
+    def fetch(self, key: str) -> bytes | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return self.client.download_blob(self.prefix + key).readall()
+        except ResourceNotFoundError:
+            return None
+
+    def store(self, key: str, data: bytes) -> None:
+        self.client.upload_blob(self.prefix + key, data=data, overwrite=True)
+
+    def copy_from_url(self, key: str, url: str, size: int) -> bool:
+        """Let the service fetch the object itself (Put Blob From URL); False when it cannot."""
+        from azure.core.exceptions import HttpResponseError
+
+        if self._server_copy_failed or size > 5000 * (1 << 20):
+            return False
+        try:
+            self.client.get_blob_client(self.prefix + key).upload_blob_from_url(url, overwrite=True)
+            return True
+        except HttpResponseError:
+            self._server_copy_failed = True  # e.g. the service cannot reach the source: stream instead
+            return False

@@ -1,8 +1,8 @@
 """`pysteps preload SRC... DEST`: fill a local disk from object storage, resumably and exactly.
 
-Every file is written under a temporary name beside its final one and renamed only when all its
-bytes are there and its size (and MD5, when the store gives one) checks out, so no partial file
-is ever visible under its final name, even after kill -9. A manifest in DEST/.pysteps remembers
+Every file is written under DEST/.pysteps/partial/ and renamed into place only when all its bytes
+are there and its size (and MD5, when the store gives one) checks out, so no partial file is ever
+visible in the data tree, even after kill -9. A manifest in DEST/.pysteps remembers
 what is complete (size and source version), so a rerun skips it. Large objects are fetched as
 byte ranges in parallel into a preallocated file; small ones are pipelined over the pool.
 """
@@ -25,7 +25,7 @@ from pysteps.engine.errors import PystepsError, UsageError
 from pysteps.movers.stores import Entry, Store, open_store
 
 STATE_DIR = ".pysteps"
-PARTIAL_SUFFIX = ".pysteps-partial"
+PARTIALS = "partial"
 
 
 class TransferFailed(PystepsError):
@@ -105,6 +105,8 @@ class Manifest:
 
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.partials = path.parent / PARTIALS
+        self.partials.mkdir(exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS files (source TEXT, key TEXT, size INTEGER, version TEXT, "
@@ -117,6 +119,10 @@ class Manifest:
                                    (source, entry.key)).fetchone()
         return row == (entry.size, entry.version)
 
+    def partial_path(self, source: str, key: str) -> Path:
+        """Where a file is written until complete: named by source and key, so a rerun reuses the name."""
+        return self.partials / hashlib.sha256(f"{source}\0{key}".encode()).hexdigest()
+
     def record(self, source: str, entry: Entry) -> None:
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)",
@@ -125,8 +131,9 @@ class Manifest:
 
 def safe_target(dest: Path, key: str) -> Path:
     """Where `key` lands under `dest`; a key that would escape `dest` is refused."""
+    segments = key.split("/")
     parts = PurePosixPath(key).parts
-    if not parts or key.startswith("/") or any(p in ("..", ".") for p in parts) or parts[0] == STATE_DIR:
+    if not parts or key.startswith("/") or any(s in ("..", ".") for s in segments) or parts[0] == STATE_DIR:
         raise TransferFailed(f"refusing key {key!r}: it would land outside the destination folder")
     return dest.joinpath(*parts)
 
@@ -164,14 +171,32 @@ def preload(sources: list[str], dest: str, config: TransferConfig | None = None,
     return progress
 
 
+ATTEMPTS = 3
+
+
 def _copy_one(store: Store, entry: Entry, target: Path, manifest: Manifest, config: TransferConfig,
               progress: Progress) -> None:
+    """Copy one object, trying again (from scratch) when the store fails in a way its SDK did not absorb."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return _copy_once(store, entry, target, manifest, config, progress)
+        except TransferFailed:
+            raise
+        except Exception as error:
+            if attempt == ATTEMPTS:
+                raise TransferFailed(f"{store.uri}/{entry.key}: {type(error).__name__}: "
+                                     f"{' '.join(str(error).split())[:300]}") from None
+            time.sleep(0.5 * 2 ** attempt)
+
+
+def _copy_once(store: Store, entry: Entry, target: Path, manifest: Manifest, config: TransferConfig,
+               progress: Progress) -> None:
     if manifest.complete(store.uri, entry) and target.is_file() and target.stat().st_size == entry.size:
         progress.add(entry.size)
         progress.file_done(skipped=True)
         return
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}{PARTIAL_SUFFIX}")
+    partial = manifest.partial_path(store.uri, entry.key)
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         if entry.size:

@@ -47,6 +47,20 @@ class Store:
         raise NotImplementedError
 
 
+class WritableStore(Store):
+    """A store sync can write to: streamed objects, and small state objects (its manifest)."""
+
+    def write(self, key: str, chunks: Iterator[bytes], size: int) -> None:
+        raise NotImplementedError
+
+    def fetch(self, key: str) -> bytes | None:
+        """A small object whole, or None when it does not exist."""
+        raise NotImplementedError
+
+    def store(self, key: str, data: bytes) -> None:
+        raise NotImplementedError
+
+
 def open_store(uri: str) -> Store:
     parts = urlsplit(uri)
     if parts.scheme == "s3":
@@ -63,12 +77,12 @@ def open_store(uri: str) -> Store:
                      "an https Blob URL or a local path")
 
 
-class LocalStore(Store):
+class LocalStore(WritableStore):
     def __init__(self, path: str):
         self.uri = path
         self.root = Path(path)
         if not self.root.is_dir():
-            raise UsageError(f"local source {path!r} is not a folder")
+            raise UsageError(f"local folder {path!r} does not exist")
 
     def list(self) -> Iterator[Entry]:
         for folder, _, files in os.walk(self.root):
@@ -90,3 +104,23 @@ class LocalStore(Store):
                 if remaining is not None:
                     remaining -= len(chunk)
                 yield chunk
+
+    def write(self, key: str, chunks: Iterator[bytes], size: int) -> None:
+        target = self.root / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.pysteps-partial")
+        with open(partial, "wb") as handle:
+            for chunk in chunks:
+                handle.write(chunk)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, target)
+
+    def fetch(self, key: str) -> bytes | None:
+        try:
+            return (self.root / key).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def store(self, key: str, data: bytes) -> None:
+        self.write(key, iter([data]), len(data))
