@@ -101,7 +101,14 @@ def _size(value: float) -> str:
 
 
 class Manifest:
-    """What is complete in DEST: key -> (size, source version). SQLite, committed per file."""
+    """What is complete in DEST: key -> (size, source version), in SQLite.
+
+    Entries are committed in batches, each after the files it names are flushed to disk (sync), so
+    the manifest never names a file that a crash could lose; files not yet committed are fetched
+    again by the next run.
+    """
+
+    BATCH_SECONDS = 2.0
 
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -112,6 +119,8 @@ class Manifest:
         self._db.execute("CREATE TABLE IF NOT EXISTS files (source TEXT, key TEXT, size INTEGER, version TEXT, "
                          "PRIMARY KEY (source, key))")
         self._lock = threading.Lock()
+        self._pending: list[tuple] = []
+        self._last_commit = time.monotonic()
 
     def complete(self, source: str, entry: Entry) -> bool:
         with self._lock:
@@ -125,8 +134,22 @@ class Manifest:
 
     def record(self, source: str, entry: Entry) -> None:
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)",
-                             (source, entry.key, entry.size, entry.version))
+            self._pending.append((source, entry.key, entry.size, entry.version))
+            if time.monotonic() - self._last_commit >= self.BATCH_SECONDS:
+                self._commit()
+
+    def flush(self) -> None:
+        with self._lock:
+            self._commit()
+
+    def _commit(self) -> None:
+        if self._pending:
+            os.sync()  # the files first, then the entries that name them
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)", self._pending)
+            self._db.execute("COMMIT")
+            self._pending.clear()
+        self._last_commit = time.monotonic()
 
 
 def safe_target(dest: Path, key: str) -> Path:
@@ -162,11 +185,13 @@ def preload(sources: list[str], dest: str, config: TransferConfig | None = None,
         futures = [pool.submit(_copy_one, store, entry, target, manifest, config, progress)
                    for store, entry, target in plan]
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        for future in done:
-            if future.exception():
-                for other in futures:
-                    other.cancel()
-                raise future.exception()
+        failure = next((f.exception() for f in done if f.exception()), None)
+        if failure is not None:
+            for other in futures:
+                other.cancel()
+    manifest.flush()
+    if failure is not None:
+        raise failure
     print(f"[preload] done: {progress.line()}; {progress.files_skipped} already complete", file=stream, flush=True)
     return progress
 
@@ -199,13 +224,11 @@ def _copy_once(store: Store, entry: Entry, target: Path, manifest: Manifest, con
     partial = manifest.partial_path(store.uri, entry.key)
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        if entry.size:
-            os.posix_fallocate(fd, 0, entry.size)
         if entry.size > config.chunk_size:
+            os.posix_fallocate(fd, 0, entry.size)
             _ranges(store, entry, fd, config, progress)
         else:
             _whole(store, entry, fd, progress)
-        os.fsync(fd)
         _verify(partial, entry)
     except BaseException:
         os.close(fd)
