@@ -123,7 +123,10 @@ class Manifest:
         self._last_commit = time.monotonic()
 
     def complete(self, source: str, entry: Entry) -> bool:
+        """True when `entry` is recorded as complete (committed, or waiting for the next commit)."""
         with self._lock:
+            if (source, entry.key, entry.size, entry.version) in self._pending:
+                return True
             row = self._db.execute("SELECT size, version FROM files WHERE source=? AND key=?",
                                    (source, entry.key)).fetchone()
         return row == (entry.size, entry.version)
