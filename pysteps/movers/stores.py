@@ -8,6 +8,7 @@ nothing else about it. `open_store(uri)` picks the backend from the URI:
                                                           for that account, else azure-identity
     https://account.blob.core.windows.net/container/p?SAS the same, with a SAS in the URL
     http://127.0.0.1:10000/devstoreaccount1/container/p   path-style (Azurite), SAS optional
+    adl://store/path                                      ADLS Gen1 (retired; legacy, read-only)
     /some/folder                                          a local folder
 """
 
@@ -71,10 +72,14 @@ def open_store(uri: str) -> Store:
         from pysteps.movers.blob import BlobStore
 
         return BlobStore(uri)
+    if parts.scheme == "adl":
+        from pysteps.movers.adls import AdlsGen1Store
+
+        return AdlsGen1Store(uri)
     if parts.scheme in ("", "file"):
         return LocalStore(parts.path if parts.scheme == "file" else uri)
     raise UsageError(f"unsupported storage URI {uri!r}: expected s3://bucket/prefix, az://account/container/prefix, "
-                     "an https Blob URL or a local path")
+                     "an https Blob URL, adl://store/path (ADLS Gen1, legacy) or a local path")
 
 
 class LocalStore(WritableStore):
