@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from pysteps.engine.errors import UsageError
-from pysteps.movers.stores import Entry, Store
+from pysteps.movers.stores import Entry, Store, read_chunks
 
 
 class _Scoped:
@@ -57,14 +57,5 @@ class AdlsGen1Store(Store):
                 yield Entry(key, item["length"], f"{item['modificationTime']}-{item['length']}", modified)
 
     def read(self, key: str, start: int = 0, length: int | None = None) -> Iterator[bytes]:
-        path = f"{self.root.rstrip('/')}/{key}"
-        with self.fs.open(path, "rb") as handle:
-            handle.seek(start)
-            remaining = length
-            while remaining is None or remaining > 0:
-                chunk = handle.read(1 << 22 if remaining is None else min(1 << 22, remaining))
-                if not chunk:
-                    return
-                if remaining is not None:
-                    remaining -= len(chunk)
-                yield chunk
+        with self.fs.open(f"{self.root.rstrip('/')}/{key}", "rb") as handle:
+            yield from read_chunks(handle, start, length, chunk=1 << 22)

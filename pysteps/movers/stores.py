@@ -62,6 +62,19 @@ class WritableStore(Store):
         raise NotImplementedError
 
 
+def read_chunks(handle, start: int, length: int | None, chunk: int = 1 << 20) -> Iterator[bytes]:
+    """`length` bytes (or all) from `start` of a file-like object, as chunks."""
+    handle.seek(start)
+    remaining = length
+    while remaining is None or remaining > 0:
+        data = handle.read(chunk if remaining is None else min(chunk, remaining))
+        if not data:
+            return
+        if remaining is not None:
+            remaining -= len(data)
+        yield data
+
+
 def open_store(uri: str) -> Store:
     parts = urlsplit(uri)
     if parts.scheme == "s3":
@@ -100,15 +113,7 @@ class LocalStore(WritableStore):
 
     def read(self, key: str, start: int = 0, length: int | None = None) -> Iterator[bytes]:
         with open(self.root / key, "rb") as handle:
-            handle.seek(start)
-            remaining = length
-            while remaining is None or remaining > 0:
-                chunk = handle.read(1 << 20 if remaining is None else min(1 << 20, remaining))
-                if not chunk:
-                    return
-                if remaining is not None:
-                    remaining -= len(chunk)
-                yield chunk
+            yield from read_chunks(handle, start, length)
 
     def write(self, key: str, chunks: Iterator[bytes], size: int) -> None:
         target = self.root / key
