@@ -216,15 +216,22 @@ def test_rollout_stops_on_unhealthy_instances_and_rollback_restores(pysteps_run,
     assert health == ["HealthState/healthy", "HealthState/healthy"]
 
 
-def test_autoscale_and_image_retention(pysteps_run, sandbox, names):
+def test_gallery_autoscale_and_image_retention(pysteps_run, sandbox, names):
     group = names["vmss_resource_group"]
     sandbox.az("group", "create", "--name", group, "--location", "westeurope")
     bus = sandbox.az("servicebus", "namespace", "create", "--resource-group", group, "--name",
                      f"bus{uuid.uuid4().hex[:8]}")
     sandbox.az("servicebus", "queue", "create", "--resource-group", group, "--namespace-name", bus["name"],
                "--name", "work")
-    for name in ("old-1", "old-2"):
-        assert pysteps_run("bake", base_image_name=name).returncode == 0
+    assert pysteps_run("bake", base_image_name="old-1").returncode == 0
+    published = pysteps_run("bake", base_image_name="old-2", gallery_name="pysteps_gallery",
+                            gallery_image_version="1.0.7", gallery_replication_regions="westeurope,northeurope")
+    assert published.returncode == 0, published.stderr[-3000:]
+    version = sandbox.az("sig", "image-version", "show", "--resource-group", names["base_image_resource_group"],
+                         "--gallery-name", "pysteps_gallery", "--gallery-image-definition", "analytics",
+                         "--gallery-image-version", "1.0.7")
+    assert outputs(published)["gallery_image_version"] == version["id"]
+    assert {r["name"] for r in version["publishingProfile"]["targetRegions"]} == {"westeurope", "northeurope"}
     done = pysteps_run("bake", "--roll", base_image_name="current", image_retention="1",
                        autoscale_servicebus_namespace_id=bus["id"], autoscale_max="4")
     assert done.returncode == 0, done.stderr[-3000:]
