@@ -71,12 +71,13 @@ def check_name(emulator: Emulator, request: Request) -> Response:
 
 # --- data plane -------------------------------------------------------------------------------
 
-def _challenge(request: Request) -> ArmError:
-    # Key Vault clients check that the challenge's resource is a parent domain of the vault's host.
+def _challenge(request: Request, tenant: str) -> ArmError:
+    # Key Vault clients check that the challenge's resource is a parent domain of the vault's host,
+    # and ask for a token in the tenant the challenge names: the vault's own, as in Azure.
     host = request.headers.get("host", "127.0.0.1")
     resource = "https://" + host.split(".", 1)[1] if "." in host else f"https://{host}"
     return ArmError(401, "Unauthorized", "AKV10000: Request is missing a Bearer or PoP token.", headers={
-        "WWW-Authenticate": f'Bearer authorization="https://login.sandbox.invalid/{uuid.uuid4()}", '
+        "WWW-Authenticate": f'Bearer authorization="https://login.sandbox.invalid/{tenant}", '
                             f'resource="{resource}"'})
 
 
@@ -88,7 +89,7 @@ def data_plane(emulator: Emulator, request: Request, handler) -> Response:
         raise ArmError(400, "BadParameter", "The api-version query parameter is missing.")
     header = request.headers.get("authorization", "")
     if not header.lower().startswith("bearer "):
-        raise _challenge(request)
+        raise _challenge(request, _vault_tenant(emulator, vault_name))
     claims = emulator.identity.verify(header[7:].strip())
     with emulator.store.lock:
         vault = next((v for v in emulator.store.list(subscription=emulator.subscription, type_=VAULT_TYPE)
@@ -96,6 +97,14 @@ def data_plane(emulator: Emulator, request: Request, handler) -> Response:
         if vault is None:
             raise ArmError(404, "VaultNotFound", f"The vault '{vault_name}' does not exist any more.")
         return handler(emulator, request, vault, claims)
+
+
+def _vault_tenant(emulator: Emulator, vault_name: str) -> str:
+    with emulator.store.lock:
+        for vault in emulator.store.list(subscription=emulator.subscription, type_=VAULT_TYPE):
+            if vault["name"].lower() == vault_name:
+                return vault["properties"].get("tenantId") or emulator.tenant
+    return emulator.tenant
 
 
 def _allow(vault: dict, claims: dict, permission: str) -> None:
