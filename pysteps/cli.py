@@ -102,10 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
                       help="take only shard I of N (0-based), so N agents split one bucket")
     sync.add_argument("--dry-run", action="store_true", help="list what would be copied")
 
+    from pysteps.access.cli import add_commands as add_access_commands
+    from pysteps.jenkins.cli import add_commands as add_jenkins_commands
     from pysteps.pipelines.cli import add_commands as add_pipeline_commands
     from pysteps.sandbox.cli import add_commands as add_sandbox_commands
 
     add_pipeline_commands(commands)
+    add_access_commands(commands)
+    add_jenkins_commands(commands)
     add_sandbox_commands(commands)
     return parser
 
