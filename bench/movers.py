@@ -64,7 +64,7 @@ def rclone_env(env: dict, work: Path) -> tuple[dict, list[str]]:
 def upload(bucket: str, objects: dict[str, int], seed: int) -> None:
     import boto3
 
-    client = boto3.client("s3")
+    client = boto3.session.Session().client("s3")
     client.create_bucket(Bucket=bucket)
     block = os.urandom(1 << 20)
 

@@ -72,7 +72,7 @@ def make_bucket(objects: dict[str, bytes]) -> str:
     import boto3
 
     bucket = f"b{uuid.uuid4().hex[:10]}"
-    client = boto3.client("s3")
+    client = boto3.session.Session().client("s3")
     client.create_bucket(Bucket=bucket)
     for key, data in objects.items():
         client.put_object(Bucket=bucket, Key=f"in/{key}", Body=data)
@@ -224,7 +224,7 @@ def test_preload_survives_kill_9_at_random_points(env, tmp_path):
 def _etag(bucket: str, key: str) -> str:
     import boto3
 
-    return boto3.client("s3").head_object(Bucket=bucket, Key=f"in/{key}")["ETag"].strip('"')
+    return boto3.session.Session().client("s3").head_object(Bucket=bucket, Key=f"in/{key}")["ETag"].strip('"')
 
 
 def blob_digests(env, container: str, prefix: str) -> dict[str, str]:
@@ -257,7 +257,7 @@ def test_sync_copies_new_objects_only(env, tmp_path):
     assert blob_digests(env, container, "landing") == expected(objects)
     again = sync(f"s3://{bucket}/in", dest, since=None, since_last=True)
     assert again.copied == 0 and again.already == len(objects)
-    boto3.client("s3").put_object(Bucket=bucket, Key="in/new/one.bin", Body=b"new")
+    boto3.session.Session().client("s3").put_object(Bucket=bucket, Key="in/new/one.bin", Body=b"new")
     third = sync(f"s3://{bucket}/in", dest, since=None, since_last=True)
     assert third.copied == 1
     from datetime import UTC, datetime, timedelta

@@ -87,7 +87,7 @@ def sleeper():
 
 @pytest.mark.usefixtures("client_env")
 def test_s3_creates_a_bucket_and_round_trips_an_object_with_an_awkward_key():
-    s3 = boto3.client("s3")
+    s3 = boto3.session.Session().client("s3")
     s3.create_bucket(Bucket="pysteps-data")
     s3.put_object(Bucket="pysteps-data", Key=AWKWARD_KEY, Body=b"hello s3")
 

@@ -25,7 +25,8 @@ class S3Store(Store):
         # Ranged reads must not be checked against a whole-object checksum that some servers send anyway.
         config = Config(max_pool_connections=64, retries={"mode": "adaptive", "max_attempts": 8},
                         response_checksum_validation="when_required")
-        self.client = boto3.client("s3", config=config)
+        # A session of its own: boto3's default session keeps the first credentials it ever resolved.
+        self.client = boto3.session.Session().client("s3", config=config)
 
     def list(self) -> Iterator[Entry]:
         paginator = self.client.get_paginator("list_objects_v2")
