@@ -64,6 +64,14 @@ def sandbox(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def blob_storage_env(sandbox):
+    """AZURE_STORAGE_CONNECTION_STRING of the session's sandbox in this process (demo data helpers read it)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AZURE_STORAGE_CONNECTION_STRING", sandbox.env["AZURE_STORAGE_CONNECTION_STRING"])
+        yield
+
+
+@pytest.fixture(scope="session")
 def ssh_key(tmp_path_factory) -> str:
     """An SSH public key file for the VMs tests create."""
     folder = tmp_path_factory.mktemp("ssh")

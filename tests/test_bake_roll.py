@@ -19,9 +19,8 @@ pytestmark = pytest.mark.sandbox
 
 
 @pytest.fixture(scope="module")
-def dataset(sandbox):
+def dataset(blob_storage_env):
     """A data set in the sandbox's Blob storage: (container, prefix)."""
-    os.environ["AZURE_STORAGE_CONNECTION_STRING"] = sandbox.env["AZURE_STORAGE_CONNECTION_STRING"]
     container = f"data{uuid.uuid4().hex[:8]}"
     demo.seed(container, "set", files=40)
     return container, "set"

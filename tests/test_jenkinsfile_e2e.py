@@ -23,8 +23,7 @@ pytestmark = pytest.mark.sandbox
 
 
 @pytest.fixture(scope="module")
-def dataset(sandbox):
-    os.environ["AZURE_STORAGE_CONNECTION_STRING"] = sandbox.env["AZURE_STORAGE_CONNECTION_STRING"]
+def dataset(blob_storage_env):
     container = f"jenkins{uuid.uuid4().hex[:8]}"
     demo.seed(container, "set", files=12)
     return container, "set"

@@ -9,13 +9,11 @@ stdout when asked to, and nothing else (no log, argv, plan, report or exports fi
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import socket
 import stat
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -37,6 +35,7 @@ from pysteps.access.errors import (
     VaultNotFound,
 )
 from pysteps.engine.errors import PystepsError, UsageError
+from pysteps.engine.files import write_atomic
 
 VAULTS_API_VERSION = "2023-07-01"
 VAULT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]$")
@@ -268,17 +267,7 @@ def write_secret_file(path: str | os.PathLike, value: str) -> Path:
     """Write `value` (as is, no newline added) to a file of mode 0600, replacing it atomically."""
     target = Path(path)
     check_destination(target)
-    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)  # created 0600
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(value)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
+    write_atomic(target, value, mode=0o600)  # its temporary file is 0600 from the start
     return target
 
 

@@ -11,12 +11,13 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from pysteps.engine.errors import StepFailed
-from pysteps.pipelines.runs import Run, RunFailed, shielded
+from pysteps.pipelines.runs import Run, shielded
 
 DEPROVISION = "sudo waagent -deprovision+user -force"
 SAS_HOURS = 4
@@ -134,8 +135,6 @@ def _source_urls(run: Run) -> list[str]:
 
 
 def _with_sas(uri: str) -> str | None:
-    import os
-
     from pysteps.movers.blob import _connection_account
 
     connection = os.environ.get("AZURE_STORAGE_CONNECTION_STRING", "")
@@ -155,9 +154,3 @@ def _with_sas(uri: str) -> str | None:
     base = service.url.rstrip("/")
     return f"{base}/{container}/{prefix}?{sas}" if prefix else f"{base}/{container}?{sas}"
 
-
-def require(run: Run, name: str) -> str:
-    value = run.value(name)
-    if not value:
-        raise RunFailed(f"{name} is not known: expected it from an earlier step or the settings")
-    return value

@@ -167,7 +167,7 @@ def build_vm(emulator: Emulator, rid: ResourceId, body: dict, existing: dict | N
         raise ArmError(400, "InvalidParameter", "Either an SSH public key or an admin password is required.",
                        target="osProfile")
     folder = machine_folder(emulator, rid)
-    _materialize(folder, image_folder)
+    materialize(folder, image_folder)
     disks = _create_disks(emulator, rid, location, storage, generation)
     for disk in storage.get("dataDisks") or []:
         (folder / "disks" / f"lun{disk.get('lun', 0)}").mkdir(parents=True, exist_ok=True)
@@ -194,7 +194,7 @@ def _identity(requested: dict | None) -> dict | None:
     return {**requested, "principalId": str(uuid.uuid4()), "tenantId": str(uuid.uuid4())}
 
 
-def _materialize(folder: Path, image_folder: Path | None) -> None:
+def materialize(folder: Path, image_folder: Path | None) -> None:
     """A machine's folder: a copy of its image's (hard-linked where possible), or a fresh machine."""
     if folder.exists():
         shutil.rmtree(folder)

@@ -14,6 +14,7 @@ upgraded instances are unhealthy; needs a health probe or the Application Health
 from __future__ import annotations
 
 import math
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -193,7 +194,7 @@ def _add_instance(emulator: Emulator, scale_set: dict, number: int, request: Req
     generation, image_folder = compute.source_of(emulator, (model.get("storageProfile") or {}).get(
         "imageReference") or {})
     folder = compute.machine_folder(emulator, child)
-    compute._materialize(folder, image_folder)
+    compute.materialize(folder, image_folder)
     emulator.store.put({
         "id": str(child), "name": str(number), "type": INSTANCE_TYPE, "location": scale_set["location"],
         "instanceId": str(number), "sku": {"name": scale_set["sku"]["name"], "tier": "Standard"},
@@ -211,7 +212,7 @@ def _add_instance(emulator: Emulator, scale_set: dict, number: int, request: Req
 def _remove_instance(emulator: Emulator, instance: dict) -> None:
     emulator.store.delete(instance["id"])
     if instance["type"] == INSTANCE_TYPE:
-        compute.shutil.rmtree(instance.get("_folder", ""), ignore_errors=True)
+        shutil.rmtree(instance.get("_folder", ""), ignore_errors=True)
     else:
         compute.delete_machine_folder(emulator, instance)
 
@@ -221,7 +222,7 @@ def refuse_instance_put(emulator, rid, body, existing, request) -> dict:
 
 
 def delete_instance(emulator: Emulator, instance: dict) -> None:
-    compute.shutil.rmtree(instance.get("_folder", ""), ignore_errors=True)
+    shutil.rmtree(instance.get("_folder", ""), ignore_errors=True)
     parent = ResourceId.parse(instance["id"]).parent
     with emulator.store.lock:
         scale_set = emulator.store.find(str(parent))
@@ -284,7 +285,7 @@ def _upgrade(emulator: Emulator, scale_set_id: str, instances: list[dict]) -> No
             current = emulator.store.find(instance["id"])
             if current is None:
                 continue
-            compute._materialize(Path(current["_folder"]), image_folder)
+            compute.materialize(Path(current["_folder"]), image_folder)
             current["_image"] = _image_of(model)
             current["properties"]["storageProfile"] = model.get("storageProfile") or {}
             emulator.store.put(current)
@@ -314,7 +315,7 @@ def _reimage(emulator: Emulator, scale_set_id: str, instances: list[dict]) -> No
                 continue
             reference = (current["properties"].get("storageProfile") or {}).get("imageReference") or {}
             _, folder = compute.source_of(emulator, reference)
-            compute._materialize(Path(current["_folder"]), folder)
+            compute.materialize(Path(current["_folder"]), folder)
 
 
 def delete_instances(emulator: Emulator, scale_set: dict, request: Request):
